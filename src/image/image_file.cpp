@@ -160,8 +160,13 @@ Result<bool> ImageFileReader::next_entry(google::protobuf::MessageLite& message)
   if (size > left - 4)
     return fail("{}: entry {} is truncated ({} of {} bytes at offset {})", where_, entries_, left - 4, size, offset_);
   message.Clear();
-  if (!message.ParseFromArray(bytes_.data() + offset_ + 4, static_cast<int>(size)))
-    return fail("{}: entry {} at offset {} does not parse (or lacks required fields)", where_, entries_, offset_);
+  // Parsed partially and checked here, so the message names what is missing
+  // (and libprotobuf prints nothing of its own).
+  if (!message.ParsePartialFromArray(bytes_.data() + offset_ + 4, static_cast<int>(size)))
+    return fail("{}: entry {} at offset {} is not a valid protobuf message", where_, entries_, offset_);
+  if (!message.IsInitialized())
+    return fail("{}: entry {} at offset {} lacks required fields: {}", where_, entries_, offset_,
+                message.InitializationErrorString());
   offset_ += 4 + size;
   ++entries_;
   return true;

@@ -2,12 +2,9 @@
 
 #include <algorithm>
 
-#include "base/log.h"
 
 namespace ferry {
 namespace {
-
-const Logger kLog{"page-client"};
 
 // TLS records carry at most this much; keeping record boundaries on its
 // multiples from an entry's first data byte keeps them on a CRIU receiver's
