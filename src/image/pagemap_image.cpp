@@ -18,9 +18,9 @@ std::string describe_flags(uint32_t flags) {
   auto add = [&](uint32_t bit, const char* name) {
     if (flags & bit) names += (names.empty() ? "" : "|") + std::string(name);
   };
-  add(kPeParent, "PARENT");
-  add(kPeLazy, "LAZY");
   add(kPePresent, "PRESENT");
+  add(kPeLazy, "LAZY");
+  add(kPeParent, "PARENT");
   if (flags & ~uint32_t{7}) names += (names.empty() ? "" : "|") + fmt::format("{:#x}", flags & ~uint32_t{7});
   return fmt::format("{} {}", flags, names.empty() ? "none" : names);
 }
