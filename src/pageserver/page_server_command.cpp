@@ -59,6 +59,7 @@ Result<std::unique_ptr<Transport>> connect_client(const Options& o, const Connec
 }  // namespace
 
 Result<int> run_page_server_command(const Options& o) {
+  if (o.auto_dedup) return fail("--auto-dedup is not supported by ferry page-server yet");
   ImageDir dir = FERRY_TRY(ImageDir::open(o.images_dir));
   if (!o.prev_images_dir.empty()) FERRY_TRY(link_parent(dir, o.prev_images_dir));
   // Everything that can be wrong locally fails now, before anyone connects.
