@@ -33,10 +33,11 @@ using Bytes = std::vector<std::byte>;
 // `ferry page-server` on 127.0.0.1, started and known to listen.
 class PageServer {
  public:
-  PageServer(const std::string& dir, const std::vector<std::string>& extra) : port_(free_port()) {
+  PageServer(const std::string& dir, const std::vector<std::string>& extra, const std::string& address = "127.0.0.1")
+      : port_(free_port()) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    std::vector<std::string> argv{FERRY_BINARY, "page-server", "-D", dir, "--address", "127.0.0.1", "--port",
+    std::vector<std::string> argv{FERRY_BINARY, "page-server", "-D", dir, "--address", address, "--port",
                                   std::to_string(port_), "--status-fd", std::to_string(p[1]), "-v4"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     RunOptions ro;
@@ -598,6 +599,23 @@ TEST(LazyPageServer, MissingPageIsAClearErrorNotAHang) {
   ProcessResult r = server.wait();
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no stored page at 0x7f0000400000"), std::string::npos) << r.err;
+}
+
+TEST(PageServerCommand, ListensOnIpv6AndHostNames) {
+  for (std::string address : {"::1", "localhost"}) {
+    TempDir dir;
+    PageServer server(dir.path(), {}, address);
+    ASSERT_TRUE(server.ready()) << address;
+    Options o = client_options(server.port(), nullptr);
+    o.address = address;
+    PageServerClient client(connect_to(o), ps::Layout::kCriu42);
+    ASSERT_TRUE(client.begin({PagemapId::Kind::kProcess, 9}));
+    ASSERT_TRUE(client.write_pages({0x1000, 1, kPePresent}, pages_of(9, 0x1000, 1)));
+    ASSERT_TRUE(client.commit());
+    ProcessResult r = server.wait();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_images(dir.path(), {{{PagemapId::Kind::kProcess, 9}, {{0x1000, 1, kPePresent}}}});
+  }
 }
 
 // ---------------------------------------------------------------------------
