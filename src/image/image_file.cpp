@@ -42,6 +42,12 @@ Status ImageFileWriter::write_magic(uint32_t type) {
   return write_raw(header);
 }
 
+Status ImageFileWriter::write_inventory_magic() {
+  std::vector<std::byte> header;
+  append_u32(header, magic::kInventory);
+  return write_raw(header);
+}
+
 Status ImageFileWriter::write_entry(const google::protobuf::MessageLite& message) {
   if (!message.IsInitialized())
     return fail("{}: entry lacks required fields: {}", dir_->describe(name_), message.InitializationErrorString());
@@ -66,6 +72,14 @@ Status ImageFileWriter::write_raw(std::span<const std::byte> data) {
   FERRY_TRY(flush());
   if (data.size() >= kBufferSize) return write_through(data);
   buffer_.insert(buffer_.end(), data.begin(), data.end());
+  return {};
+}
+
+Status ImageFileWriter::write_from(Transport& transport, uint64_t bytes, std::span<std::byte> scratch) {
+  if (finished_) return fail("{}: written after it was finished", dir_->describe(name_));
+  FERRY_TRY(flush());
+  FERRY_TRY(transport.read_exact_into_file(fd_.get(), dir_->describe(ImageDir::temporary_name(name_)), bytes, scratch));
+  written_ += bytes;
   return {};
 }
 

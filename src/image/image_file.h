@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "base/unique_fd.h"
 #include "image/image_dir.h"
+#include "net/transport.h"
 
 namespace ferry {
 
@@ -27,10 +28,14 @@ class ImageFileWriter {
 
   // The two-word header of a protobuf image: IMG_COMMON_MAGIC, then `type`.
   Status write_magic(uint32_t type);
+  // The one-word header of inventory.img: INVENTORY_MAGIC alone.
+  Status write_inventory_magic();
   // One framed entry. Fails if a required field is not set.
   Status write_entry(const google::protobuf::MessageLite& message);
   // Raw bytes; large writes bypass the buffer.
   Status write_raw(std::span<const std::byte> data);
+  // Raw bytes straight from a peer (see Transport::read_exact_into_file).
+  Status write_from(Transport& transport, uint64_t bytes, std::span<std::byte> scratch);
 
   // Flushes and renames into place. The writer is finished afterwards.
   Status publish();

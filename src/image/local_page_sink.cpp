@@ -82,6 +82,17 @@ Status LocalPageSink::write_data(std::span<const std::byte> bytes) {
   return {};
 }
 
+Status LocalPageSink::write_data_from(Transport& transport, uint64_t bytes, std::span<std::byte> scratch) {
+  if (!current_) return fail("page data arrived before any pagemap was opened");
+  OpenPagemap& c = *current_;
+  if (bytes > c.data_due)
+    return fail("{}: {} bytes of page data where only {} were announced", c.pagemap.name(), bytes, c.data_due);
+  FERRY_TRY(c.pages.write_from(transport, bytes, scratch));
+  c.data_due -= bytes;
+  totals_.data_bytes += bytes;
+  return {};
+}
+
 Status LocalPageSink::end_current() {
   if (!current_) return {};
   if (current_->data_due != 0)

@@ -32,6 +32,10 @@ class LocalPageSink final : public PageSink {
   Status commit() override;
   void abort() override;
 
+  // write_data for bytes that come straight from a peer: they go from the
+  // transport into the pages file, without a copy where it allows.
+  Status write_data_from(Transport& transport, uint64_t bytes, std::span<std::byte> scratch);
+
   // Whether the parent snapshot has an image of this name (PARENT requests).
   Result<bool> parent_has(const std::string& image_name);
 

@@ -16,6 +16,8 @@ class PlainTransport final : public Transport {
 
   Status write_all(std::span<const std::byte> data) override;
   Status read_exact(std::span<std::byte> data) override;
+  // splice(2): socket -> pipe -> file, the bytes never copied to user space.
+  Status read_exact_into_file(int fd, const std::string& where, uint64_t bytes, std::span<std::byte> scratch) override;
   Result<bool> read_exact_or_end(std::span<std::byte> data) override;
   Status close() override;
   void abort() override;
@@ -27,6 +29,8 @@ class PlainTransport final : public Transport {
   Result<size_t> read_some(std::span<std::byte> data, size_t done_before, size_t wanted);
 
   UniqueFd fd_;
+  UniqueFd pipe_read_, pipe_write_;  // for read_exact_into_file, made on first use
+  size_t pipe_size_ = 0;
   std::string peer_;
   std::chrono::seconds timeout_;
   // A peer that takes our bytes and hangs up without a word usually expects

@@ -22,6 +22,12 @@ class Transport {
   // Fills all of `data`. Fails if the stream ends first, cleanly or not.
   virtual Status read_exact(std::span<std::byte> data) = 0;
 
+  // Receives exactly `bytes` bytes and appends them to the file `fd` (at its
+  // offset); `where` names the file for messages. The default reads through
+  // `scratch`; a transport may move the bytes without copying them through
+  // user space.
+  virtual Status read_exact_into_file(int fd, const std::string& where, uint64_t bytes, std::span<std::byte> scratch);
+
   // Like read_exact, but a clean end of the stream before the first byte
   // (FIN for TCP, close_notify for TLS) returns false instead of failing.
   virtual Result<bool> read_exact_or_end(std::span<std::byte> data) = 0;

@@ -117,17 +117,9 @@ Status PageServerSession::handle_add(const ps::Header& h) {
   FERRY_TRY(sink_->add_entry(e));
   if (!e.has_data()) return {};
   if (buffer_.empty()) buffer_.resize(kDataBuffer);
-  uint64_t left = e.nr_pages * kPageSize;
-  while (left > 0) {
-    size_t chunk = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
-    std::span<std::byte> piece(buffer_.data(), chunk);
-    Status s = transport_.read_exact(piece);
-    if (!s)
-      return fail(std::move(s).error().with_context(
-          fmt::format("page data ended {} bytes short of the {} announced", left, e.nr_pages * kPageSize)));
-    FERRY_TRY(sink_->write_data(piece));
-    left -= chunk;
-  }
+  uint64_t bytes = e.nr_pages * kPageSize;
+  Status s = sink_->write_data_from(transport_, bytes, buffer_);
+  if (!s) return fail(std::move(s).error().with_context(fmt::format("page data ended short of the {} bytes announced", bytes)));
   return {};
 }
 

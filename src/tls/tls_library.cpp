@@ -84,7 +84,10 @@ std::string explain_tls_error(gnutls_session_t session, int code) {
     case GNUTLS_E_PREMATURE_TERMINATION:
       return text + ": the peer closed the connection without a TLS close_notify";
     case GNUTLS_E_NO_CERTIFICATE_FOUND:
+    case GNUTLS_E_CERTIFICATE_REQUIRED:
       return text + ": the peer sent no certificate";
+    case GNUTLS_E_NO_CIPHER_SUITES:
+      return text + ": no TLS version or cipher acceptable to both sides (check --tls-priority)";
     case GNUTLS_E_PUSH_ERROR:
     case GNUTLS_E_PULL_ERROR:
       return text + ": the connection failed";

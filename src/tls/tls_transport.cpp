@@ -20,6 +20,25 @@ constexpr size_t kMaxRecord = 16384;
 
 bool retryable(int rc) { return rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED; }
 
+// Whether the peer should hear an alert about a failed handshake: not when it
+// does not speak TLS (it could not read one) or the connection itself failed.
+bool worth_an_alert(int rc) {
+  switch (rc) {
+    case GNUTLS_E_FATAL_ALERT_RECEIVED:
+    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+    case GNUTLS_E_UNEXPECTED_PACKET:
+    case GNUTLS_E_RECORD_OVERFLOW:
+    case GNUTLS_E_PREMATURE_TERMINATION:
+    case GNUTLS_E_PUSH_ERROR:
+    case GNUTLS_E_PULL_ERROR:
+    case GNUTLS_E_TIMEDOUT:
+      return false;
+    default:
+      return gnutls_error_is_fatal(rc) != 0;
+  }
+}
+
 std::string join(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -84,7 +103,9 @@ Result<std::unique_ptr<TlsTransport>> TlsTransport::establish(TcpConnection conn
 
 Status TlsTransport::handshake() {
   bool server = settings_.role == TlsRole::kServer;
-  int rc = gnutls_init(&session_, server ? GNUTLS_SERVER : GNUTLS_CLIENT);
+  // GNUTLS_NO_SIGNAL: a send to a peer that has gone must fail with EPIPE,
+  // not kill the process with SIGPIPE (PlainTransport sends MSG_NOSIGNAL too).
+  int rc = gnutls_init(&session_, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_SIGNAL);
   if (rc < 0) return fail("gnutls_init: {}", gnutls_strerror(rc));
   rc = credentials_->priority() ? gnutls_priority_set(session_, credentials_->priority())
                                 : gnutls_set_default_priority(session_);
@@ -104,7 +125,10 @@ Status TlsTransport::handshake() {
   gnutls_transport_set_int(session_, fd_.get());
   unsigned timeout_ms = static_cast<unsigned>(settings_.io_timeout.count() * 1000);
   gnutls_handshake_set_timeout(session_, timeout_ms);
-  gnutls_record_set_timeout(session_, timeout_ms);
+  // No gnutls_record_set_timeout: with one, GnuTLS polls the socket before
+  // every read (two extra syscalls per record). The socket's SO_RCVTIMEO /
+  // SO_SNDTIMEO (set_io_timeout) bound each read and write the same way and
+  // surface as GNUTLS_E_AGAIN, which io_error reports as a stalled peer.
 
   auto deadline = std::chrono::steady_clock::now() + settings_.io_timeout;
   do {
@@ -120,6 +144,13 @@ Status TlsTransport::handshake() {
     if (rc == GNUTLS_E_TIMEDOUT || retryable(rc))
       return fail("TLS handshake with {} timed out after {} s (is the peer running with --tls?)", peer_,
                   settings_.io_timeout.count());
+    // E.g. no common TLS version or cipher, no client certificate: tell the
+    // peer, or all it sees is the connection closing.
+    if (worth_an_alert(rc)) gnutls_alert_send_appropriate(session_, rc);
+    if (rc == GNUTLS_E_PREMATURE_TERMINATION || rc == GNUTLS_E_PULL_ERROR)
+      return fail("TLS handshake with {} failed: the peer closed the connection in the middle of the handshake "
+                  "({}); is it running without --tls, or did it refuse us without an alert?",
+                  peer_, gnutls_strerror(rc));
     return fail("TLS handshake with {} failed: {}", peer_, explain_tls_error(session_, rc));
   }
   char* desc = gnutls_session_get_desc(session_);

@@ -8,11 +8,13 @@
 //   transport_peer client-plain-bytes             connect and send a CRIU header in the clear, read a reply
 //
 // Messages are a u32 length and that many bytes. Exit 0 on success, 1 with
-// the error on stderr otherwise.
+// the error on stderr otherwise. -o is relative to -W/-D as for ferry;
+// FERRY_TEST_SYSCONFDIR, if set, replaces /etc in the default TLS paths.
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -118,14 +120,23 @@ int main(int argc, char** argv) {
   std::vector<std::string> args{"ferry", server ? "page-server" : "dump"};
   if (!server) args.insert(args.end(), {"-t", "1"});
   args.insert(args.end(), argv + 2, argv + argc);
-  ParserConfig config{{Command::kPageServer, Command::kDump}, tls_built_in(), "/etc"};
+  // The tests point the default TLS paths into a temporary directory.
+  const char* sysconfdir = std::getenv("FERRY_TEST_SYSCONFDIR");
+  ParserConfig config{{Command::kPageServer, Command::kDump}, tls_built_in(), sysconfdir ? sysconfdir : "/etc"};
   ParsedCommandLine parsed = parse_command_line(args, config);
   if (parsed.outcome != ParsedCommandLine::Outcome::kRun) {
     std::fprintf(stderr, "transport_peer: %s\n", parsed.text.c_str());
     return 1;
   }
   const Options& o = parsed.options;
-  if (Status s = log::configure({o.verbosity, o.log_file}); !s) return 1;
+  // As ferry: -o is relative to the work dir (-W, default -D).
+  std::string log_file = o.log_file;
+  if (!log_file.empty() && log_file != "-" && log_file.front() != '/')
+    log_file = o.effective_work_dir() + "/" + log_file;
+  if (Status s = log::configure({o.verbosity, log_file}); !s) {
+    std::fprintf(stderr, "transport_peer: %s\n", s.error().message().c_str());
+    return 1;
+  }
   Status s = server ? run_server(o, cut) : run_client(o, cut);
   if (!s) {
     std::fprintf(stderr, "transport_peer %s: %s\n", mode.c_str(), s.error().message().c_str());
