@@ -25,6 +25,12 @@
 #include "support/test_pki.h"
 #include "tls/connection_factory.h"
 
+#if FERRY_HAVE_GNUTLS
+#include <gnutls/gnutls.h>
+
+#include <thread>
+#endif
+
 namespace ferry::test {
 namespace {
 
@@ -341,6 +347,95 @@ INSTANTIATE_TEST_SUITE_P(Transports, StreamPages,
                          [](const auto& info) {
                            return std::string(info.param.tls ? "Tls" : "Plain") + (info.param.legacy ? "Criu41" : "Criu42");
                          });
+
+#if FERRY_HAVE_GNUTLS
+// A CRIU receiver reads every header with one record read and takes page
+// data in whole records that must end on each 64 KiB boundary of an entry's
+// data (page-server-protocol.md §3). A bare GnuTLS server here records the
+// record sizes Ferry's client sends, answering like a page server.
+TEST(PageServerClientFraming, TlsRecordsFitWhatACriuReceiverNeeds) {
+  TestPki pki;
+  Result<TcpListener> listener = TcpListener::listen_on("127.0.0.1", 0);
+  ASSERT_TRUE(listener);
+  uint16_t port = listener->port();
+  std::string failure;
+  std::vector<std::string> misframed;
+  size_t headers = 0, data_records = 0;
+  std::thread server([&] {
+    Result<TcpConnection> c = listener->accept_one(std::chrono::seconds(20));
+    if (!c) {
+      failure = c.error().message();
+      return;
+    }
+    gnutls_certificate_credentials_t cred;
+    gnutls_certificate_allocate_credentials(&cred);
+    gnutls_certificate_set_x509_key_file(cred, pki.cert().c_str(), pki.key().c_str(), GNUTLS_X509_FMT_PEM);
+    gnutls_session_t s;
+    gnutls_init(&s, GNUTLS_SERVER);
+    gnutls_set_default_priority(s);
+    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+    gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+    gnutls_transport_set_int(s, c->fd.get());
+    int rc;
+    do {
+      rc = gnutls_handshake(s);
+    } while (rc < 0 && !gnutls_error_is_fatal(rc));
+    uint64_t data_left = 0, data_done = 0;
+    while (rc >= 0) {
+      gnutls_packet_t packet;
+      rc = static_cast<int>(gnutls_record_recv_packet(s, &packet));
+      if (rc <= 0) break;
+      gnutls_datum_t d;
+      gnutls_packet_get(packet, &d, nullptr);
+      size_t n = d.size;
+      if (data_left > 0) {
+        uint64_t boundary = (data_done / 65536 + 1) * 65536;
+        if (n > data_left || data_done + n > boundary)
+          misframed.push_back(fmt::format("{} bytes at data offset {} of {}", n, data_done, data_done + data_left));
+        data_done += n;
+        data_left -= std::min<uint64_t>(n, data_left);
+        ++data_records;
+      } else if (n != 32) {
+        misframed.push_back(fmt::format("a header in a record of {} bytes", n));
+      } else {
+        ++headers;
+        uint32_t cmd;
+        uint64_t nr_pages;
+        std::memcpy(&cmd, d.data, 4);
+        std::memcpy(&nr_pages, d.data + 8, 8);
+        if ((cmd & 0xffff) == 4) {
+          char no = 0;
+          gnutls_record_send(s, &no, 1);
+        } else if ((cmd & 0xffff) == 6 && ((cmd >> 16) & kPePresent)) {
+          data_left = nr_pages * kPageSize;
+          data_done = 0;
+        } else if (cmd == 0x1023) {
+          int32_t ok = 0;
+          gnutls_record_send(s, &ok, 4);
+          gnutls_packet_deinit(packet);
+          gnutls_bye(s, GNUTLS_SHUT_WR);
+          break;
+        }
+      }
+      gnutls_packet_deinit(packet);
+    }
+    if (rc < 0) failure = gnutls_strerror(rc);
+    gnutls_deinit(s);
+    gnutls_certificate_free_credentials(cred);
+  });
+  {
+    PageServerClient client(connect_to(client_options(port, &pki)), ps::Layout::kCriu42);
+    send_snapshot(client, sample_snapshot());
+    Status committed = client.commit();
+    EXPECT_TRUE(committed) << committed.error().message();
+  }
+  server.join();
+  EXPECT_EQ(failure, "");
+  EXPECT_TRUE(misframed.empty()) << misframed.front();
+  EXPECT_EQ(headers, 3u + 7u + 1u);  // OPEN2s, ADD_Fs, CLOSE
+  EXPECT_GT(data_records, 200u);
+}
+#endif
 
 TEST(PageServerImages, DebianCritDecodesThePagemap) {
   TempDir dir;
