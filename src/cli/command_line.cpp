@@ -105,10 +105,10 @@ void add_tls(CLI::App& sub, Options& o, Scratch& s) {
   TlsOptions& t = o.tls;
   sub.add_flag("--tls,!--no-tls", t.enabled, "encrypt and authenticate the page-server connection with TLS");
   s.cacert = sub.add_option("--tls-cacert", t.cacert, "trust only the CAs in this PEM file "
-                                                      "(default: system trust store plus $SYSCONFDIR/pki/CA/cacert.pem)");
-  s.cacrl = sub.add_option("--tls-cacrl", t.cacrl, "certificate revocation list, PEM (default: $SYSCONFDIR/pki/CA/cacrl.pem if present)");
-  s.cert = sub.add_option("--tls-cert", t.cert, "own certificate, PEM (default: $SYSCONFDIR/pki/criu/cert.pem)");
-  s.key = sub.add_option("--tls-key", t.key, "own private key, PEM (default: $SYSCONFDIR/pki/criu/private/key.pem)");
+                                                      "(default: system trust store plus $SYSCONFDIR/pki/CA/cacert.pem)")->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  s.cacrl = sub.add_option("--tls-cacrl", t.cacrl, "certificate revocation list, PEM (default: $SYSCONFDIR/pki/CA/cacrl.pem if present)")->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  s.cert = sub.add_option("--tls-cert", t.cert, "own certificate, PEM (default: $SYSCONFDIR/pki/criu/cert.pem)")->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  s.key = sub.add_option("--tls-key", t.key, "own private key, PEM (default: $SYSCONFDIR/pki/criu/private/key.pem)")->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   sub.add_flag("--tls-no-cn-verify", t.no_cn_verify, "do not check the peer's name against --address (chain, dates, CRL still checked)");
   sub.add_option("--tls-priority", t.priority, "GnuTLS priority string, e.g. NORMAL:-VERS-ALL:+VERS-TLS1.3 (default: library default)");
   sub.add_option("--tls-peer-name", t.peer_names, "accept only a peer whose certificate matches NAME (repeatable)")

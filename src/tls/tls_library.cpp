@@ -58,6 +58,7 @@ std::string describe_verify_status(unsigned status) {
   gnutls_datum_t out{};
   if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) < 0) return "verification failed";
   std::string text(reinterpret_cast<const char*>(out.data), out.size);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
   gnutls_free(out.data);
   return text;
 }

@@ -5,7 +5,6 @@
 //   transport_peer client [dump options]          connect, send messages, check the echoes, close
 //   transport_peer server-cut / client-cut        the same, but cut the stream half-way
 //                                                 without a close_notify
-//   transport_peer client-plain-bytes             connect and send a CRIU header in the clear, read a reply
 //
 // Messages are a u32 length and that many bytes. Exit 0 on success, 1 with
 // the error on stderr otherwise. -o is relative to -W/-D as for ferry;

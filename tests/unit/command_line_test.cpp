@@ -170,6 +170,14 @@ TEST(CommandLine, BooleanOptionsHaveNoForms) {
   expect_error({"dump", "-t", "1", "--no-tls-no-cn-verify"}, "--no-tls-no-cn-verify");
 }
 
+TEST(CommandLine, RepeatedTlsFileOptionsTakeTheLastAsCriu) {
+  Options o = run_options({"dump", "-t", "1", "--tls-cert", "/a.pem", "--tls-cert=/b.pem", "--tls-key", "/k1",
+                           "--tls-key", "/k2"});
+  EXPECT_EQ(o.tls.cert, "/b.pem");
+  EXPECT_EQ(o.tls.key, "/k2");
+  EXPECT_TRUE(o.tls.cert_given);
+}
+
 TEST(CommandLine, DumpOptions) {
   Options o = run_options({"dump", "-t", "5", "-R", "-j", "--page-server", "--address", "dst.example", "--port",
                            "12345", "--prev-images-dir", "../1", "--track-mem", "--auto-dedup", "--timeout", "3",
