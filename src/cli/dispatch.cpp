@@ -7,6 +7,7 @@
 #include "check/check_command.h"
 #include "cli/command_line.h"
 #include "cli/version.h"
+#include "dump/dump_command.h"
 #include "pageserver/page_server_command.h"
 
 namespace ferry {
@@ -16,7 +17,7 @@ const Logger kLog{"ferry"};
 
 // Commands this build carries out. The others are parsed in tests but
 // rejected here as unknown until their work lands.
-const std::vector<Command> kAcceptedCommands = {Command::kCheck, Command::kPageServer};
+const std::vector<Command> kAcceptedCommands = {Command::kCheck, Command::kPageServer, Command::kDump};
 
 std::string resolve_in_work_dir(const Options& o, const std::string& path) {
   if (path.empty() || path == "-" || path.front() == '/') return path;
@@ -27,6 +28,7 @@ Result<int> run_command(const Options& o) {
   switch (o.command) {
     case Command::kCheck: return run_check_command(o);
     case Command::kPageServer: return run_page_server_command(o);
+    case Command::kDump: return run_dump_command(o);
     default: break;
   }
   return fail("unknown command '{}'", command_name(o.command));
