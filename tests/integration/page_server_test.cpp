@@ -21,6 +21,7 @@
 #include "image/image_dir.h"
 #include "image/pagemap_image.h"
 #include "pageserver/page_server_client.h"
+#include "support/page_server_process.h"
 #include "support/subprocess.h"
 #include "support/test_pki.h"
 #include "tls/connection_factory.h"
@@ -36,34 +37,7 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-// `ferry page-server` on 127.0.0.1, started and known to listen.
-class PageServer {
- public:
-  PageServer(const std::string& dir, const std::vector<std::string>& extra, const std::string& address = "127.0.0.1")
-      : port_(free_port()) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    std::vector<std::string> argv{FERRY_BINARY, "page-server", "-D", dir, "--address", address, "--port",
-                                  std::to_string(port_), "--status-fd", std::to_string(p[1]), "-v4"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    RunOptions ro;
-    ro.keep_fds = {p[1]};
-    process_ = std::make_unique<BackgroundProcess>(argv, ro);
-    ::close(p[1]);
-    pollfd pf{p[0], POLLIN, 0};
-    char byte = 1;
-    ready_ = ::poll(&pf, 1, 20000) == 1 && ::read(p[0], &byte, 1) == 1 && byte == 0;
-    ::close(p[0]);
-  }
-  int port() const { return port_; }
-  bool ready() const { return ready_; }
-  ProcessResult wait() { return process_->wait(std::chrono::milliseconds(30000)); }
-
- private:
-  int port_;
-  std::unique_ptr<BackgroundProcess> process_;
-  bool ready_ = false;
-};
+using PageServer = PageServerProcess;
 
 Options client_options(int port, const TestPki* pki) {
   Options o;
