@@ -81,7 +81,8 @@ void write(LogLevel level, std::string_view component, std::string_view text) {
   std::lock_guard lock(d.mutex);
   write_all(d.fd, line);
   if (level == LogLevel::kError && d.fd != STDERR_FILENO) {
-    write_all(STDERR_FILENO, fmt::format("ferry: {}: {}\n", component, text));
+    write_all(STDERR_FILENO, component == "ferry" ? fmt::format("ferry: {}\n", text)
+                                                  : fmt::format("ferry: {}: {}\n", component, text));
   }
 }
 
