@@ -31,6 +31,7 @@
 #include "net/tcp.h"
 #include "pageserver/page_server_client.h"
 #include "tls/connection_factory.h"
+#include "bench/bench_support.h"
 
 extern char** environ;
 
@@ -48,162 +49,13 @@ struct Config {
   std::string tmpfs = "/dev/shm";
 };
 
-struct Pki {
-  std::string dir, cacert, cert, key;
-};
-
-Result<Pki> make_pki(const std::string& base) {
-  Pki p;
-  p.dir = base + "/pki";
-  std::filesystem::create_directories(p.dir);
-  p.cacert = p.dir + "/ca.pem";
-  p.cert = p.dir + "/cert.pem";
-  p.key = p.dir + "/key.pem";
-  auto write = [](const std::string& path, const std::string& text) {
-    FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return false;
-    std::fputs(text.c_str(), f);
-    return std::fclose(f) == 0;
-  };
-  if (!write(p.dir + "/ca.tmpl", "cn = \"bench CA\"\nca\ncert_signing_key\nexpiration_days = 2\n") ||
-      !write(p.dir + "/host.tmpl",
-             "cn = \"localhost\"\ndns_name = \"localhost\"\nip_address = \"127.0.0.1\"\ntls_www_server\n"
-             "tls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n"))
-    return fail("cannot write the certtool templates into {}", p.dir);
-  std::string cmd = fmt::format(
-      "cd {0} && umask 077 && ( "
-      "certtool --generate-privkey --key-type=ecdsa --outfile ca-key.pem && "
-      "certtool --generate-self-signed --load-privkey ca-key.pem --template ca.tmpl --outfile ca.pem && "
-      "certtool --generate-privkey --key-type=ecdsa --outfile key.pem && "
-      "certtool --generate-certificate --load-privkey key.pem --load-ca-certificate ca.pem "
-      "--load-ca-privkey ca-key.pem --template host.tmpl --outfile cert.pem ) >certtool.log 2>&1",
-      p.dir);
-  if (std::system(cmd.c_str()) != 0) return fail("certtool failed: see {}/certtool.log", p.dir);
-  return p;
-}
-
-Options client_options(const Pki* pki, uint16_t port) {
-  Options o;
-  o.command = Command::kDump;
-  o.address = "127.0.0.1";
-  o.port = port;
-  o.io_timeout = 60;
-  if (pki) {
-    o.tls.enabled = true;
-    o.tls.cacert = pki->cacert;
-    o.tls.cacert_given = true;
-    o.tls.cacrl = "/nonexistent/bench-cacrl.pem";
-    o.tls.cert = pki->cert;
-    o.tls.cert_given = true;
-    o.tls.key = pki->key;
-    o.tls.key_given = true;
-  }
-  return o;
-}
-
-// The bare Transport stream: a receiver thread reads `bytes` and drops them.
-Result<double> bare_stream(const Config& c, const Pki* pki, std::span<const std::byte> pattern) {
-  TcpListener listener = FERRY_TRY(TcpListener::listen_on("127.0.0.1", 0));
-  Options server_opts = client_options(pki, listener.port());
-  server_opts.command = Command::kPageServer;
-  server_opts.address.clear();  // no name check of the client, as the page server run below
-  ConnectionFactory server = FERRY_TRY(ConnectionFactory::create(server_opts, ConnectionFactory::Side::kServer));
-  Options client_opts = client_options(pki, listener.port());
-  ConnectionFactory client = FERRY_TRY(ConnectionFactory::create(client_opts, ConnectionFactory::Side::kClient));
-
-  Status receiver_status;
-  Clock::time_point received_all;
-  std::thread receiver([&] {
-    Result<std::unique_ptr<Transport>> t = server.accept(listener);
-    if (!t) {
-      receiver_status = fail(std::move(t).error());
-      return;
-    }
-    std::vector<std::byte> buf(1 << 20);
-    uint64_t left = c.bytes;
-    while (left > 0) {
-      size_t n = std::min<uint64_t>(left, kEntryBytes);
-      if (n > buf.size()) buf.resize(n);
-      if (Status s = (*t)->read_exact(std::span(buf).first(n)); !s) {
-        receiver_status = s;
-        return;
-      }
-      left -= n;
-    }
-    received_all = Clock::now();
-    (void)(*t)->close();
-  });
-  Result<std::unique_ptr<Transport>> t = client.connect();
-  if (!t) {
-    receiver.join();
-    return fail(std::move(t).error());
-  }
-  auto start = Clock::now();
-  uint64_t sent = 0;
-  Status s;
-  while (s && sent < c.bytes) {
-    size_t n = std::min<uint64_t>(c.bytes - sent, kEntryBytes);
-    s = (*t)->write_all(pattern.subspan(sent % kPatternBytes, n));
-    sent += n;
-  }
-  if (s) s = (*t)->close();
-  receiver.join();
-  if (!s) return fail(s.error());
-  if (!receiver_status) return fail(receiver_status.error());
-  return std::chrono::duration<double>(received_all - start).count();
-}
-
-// A real `ferry page-server`, ready to accept.
-struct ServerProcess {
-  pid_t pid = -1;
-  Result<int> wait() {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-      if (errno != EINTR) return fail_errno("waitpid");
-    pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  ~ServerProcess() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
 Result<double> page_server_run(const Config& c, const Pki* pki, std::span<const std::byte> pattern,
                                const std::string& images) {
   std::filesystem::remove_all(images);
   std::filesystem::create_directories(images);
-  // A free port: bind 0, note it, close (the server binds it a moment later).
-  uint16_t port = FERRY_TRY(TcpListener::listen_on("127.0.0.1", 0)).port();
-  int p[2];
-  if (::pipe(p) != 0) return fail_errno("pipe");
-  std::vector<std::string> args{c.ferry, "page-server", "-D", images, "--address", "127.0.0.1", "--port",
-                                std::to_string(port), "--status-fd", std::to_string(p[1]), "-v1"};
-  if (pki) args.insert(args.end(), {"--tls", "--tls-cacert", pki->cacert, "--tls-cert", pki->cert, "--tls-key", pki->key});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ServerProcess server;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  std::string log = images + ".log";
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  int rc = posix_spawn(&server.pid, c.ferry.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(p[1]);
-  if (rc != 0) {
-    ::close(p[0]);
-    return fail(Error::from_errno(rc, "cannot start " + c.ferry));
-  }
-  pollfd pf{p[0], POLLIN, 0};
-  char ready = 1;
-  bool ok = ::poll(&pf, 1, 20000) == 1 && ::read(p[0], &ready, 1) == 1 && ready == 0;
-  ::close(p[0]);
-  if (!ok) return fail("ferry page-server did not become ready");
-
+  ServerProcess server = FERRY_TRY(start_page_server(c.ferry, images, pki));
+  uint16_t port = server.port;
+  const std::string& log = server.log;
   ConnectionFactory factory = FERRY_TRY(ConnectionFactory::create(client_options(pki, port), ConnectionFactory::Side::kClient));
   PageServerClient client(FERRY_TRY(factory.connect()), ps::Layout::kCriu42);
   auto start = Clock::now();
@@ -225,7 +77,6 @@ Result<double> page_server_run(const Config& c, const Pki* pki, std::span<const 
   return seconds;
 }
 
-double gbps(uint64_t bytes, double s) { return s > 0 ? static_cast<double>(bytes) / s / 1e9 : 0; }
 
 int run(int argc, char** argv) {
   Config c;
@@ -250,11 +101,7 @@ int run(int argc, char** argv) {
     ~Cleanup() { std::filesystem::remove_all(dir); }
   } cleanup{base};
 
-  std::vector<std::byte> pattern(kPatternBytes);
-  for (size_t i = 0; i < pattern.size() / 8; ++i) {
-    uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull;
-    std::memcpy(pattern.data() + i * 8, &x, 8);
-  }
+  std::vector<std::byte> pattern = make_pattern(kPatternBytes);
   std::optional<Pki> pki;
 #if FERRY_HAVE_GNUTLS
   Result<Pki> made = make_pki(base);
@@ -276,7 +123,7 @@ int run(int argc, char** argv) {
   for (int r = 0; r < c.repeat; ++r) {
     for (Row& row : rows) {
       const Pki* k = row.tls ? &*pki : nullptr;
-      Result<double> bare = bare_stream(c, k, pattern);
+      Result<double> bare = bare_stream(c.bytes, kEntryBytes, k, pattern);
       Result<double> served = page_server_run(c, k, pattern, base + "/images");
       if (!bare || !served) {
         std::fprintf(stderr, "page_server_bench: %s: %s\n", row.name,

@@ -3,9 +3,9 @@
 // STATUS_FILE as "ready PID ADDRESS PAGES", and waits. On SIGTERM it checks
 // the pattern and exits 0 if every page is intact, 1 otherwise (and says
 // which page in STATUS_FILE). With "pipe" it also holds a pipe open: state
-// Ferry cannot dump yet.
+// Ferry cannot dump yet. With "dense" no page is left zero (benchmarks).
 //
-//   dump_target STATUS_FILE MIB [pipe]
+//   dump_target STATUS_FILE MIB [pipe|dense]
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -20,12 +20,15 @@
 namespace {
 
 volatile sig_atomic_t g_terminate = 0;
+bool g_dense = false;
+
+bool is_zero_page(uint64_t page) { return !g_dense && page % 8 == 7; }
 
 uint64_t word_of(uint64_t page, uint64_t i) { return (page + 1) * 0x9e3779b97f4a7c15ull ^ (i * 0xbf58476d1ce4e5b9ull); }
 
 void fill(uint64_t* base, uint64_t pages) {
   for (uint64_t p = 0; p < pages; ++p) {
-    if (p % 8 == 7) continue;  // zero pages
+    if (is_zero_page(p)) continue;
     for (uint64_t i = 0; i < 512; ++i) base[p * 512 + i] = word_of(p, i);
   }
 }
@@ -33,7 +36,7 @@ void fill(uint64_t* base, uint64_t pages) {
 long first_bad_page(const uint64_t* base, uint64_t pages) {
   for (uint64_t p = 0; p < pages; ++p)
     for (uint64_t i = 0; i < 512; ++i)
-      if (base[p * 512 + i] != (p % 8 == 7 ? 0 : word_of(p, i))) return static_cast<long>(p);
+      if (base[p * 512 + i] != (is_zero_page(p) ? 0 : word_of(p, i))) return static_cast<long>(p);
   return -1;
 }
 
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
   const char* status = argv[1];
   uint64_t pages = std::strtoull(argv[2], nullptr, 10) * 256;
   bool hold_pipe = argc > 3 && std::strcmp(argv[3], "pipe") == 0;
+  g_dense = argc > 3 && std::strcmp(argv[3], "dense") == 0;
   ::setsid();
   int devnull = ::open("/dev/null", O_RDWR);
   ::dup2(devnull, 0);
