@@ -9,6 +9,7 @@
 #include "cli/version.h"
 #include "dump/dump_command.h"
 #include "pageserver/page_server_command.h"
+#include "restore/restore_command.h"
 
 namespace ferry {
 namespace {
@@ -17,7 +18,8 @@ const Logger kLog{"ferry"};
 
 // Commands this build carries out. The others are parsed in tests but
 // rejected here as unknown until their work lands.
-const std::vector<Command> kAcceptedCommands = {Command::kCheck, Command::kPageServer, Command::kDump};
+const std::vector<Command> kAcceptedCommands = {Command::kCheck, Command::kPageServer, Command::kDump,
+                                                   Command::kRestore};
 
 std::string resolve_in_work_dir(const Options& o, const std::string& path) {
   if (path.empty() || path == "-" || path.front() == '/') return path;
@@ -29,6 +31,7 @@ Result<int> run_command(const Options& o) {
     case Command::kCheck: return run_check_command(o);
     case Command::kPageServer: return run_page_server_command(o);
     case Command::kDump: return run_dump_command(o);
+    case Command::kRestore: return run_restore_command(o);
     default: break;
   }
   return fail("unknown command '{}'", command_name(o.command));

@@ -18,6 +18,14 @@ const Logger kLog{"proc"};
 // as they can be seized.
 constexpr int kMaxRounds = 100;
 
+// A thread that exited after it was listed: gone from /proc, or a zombie
+// (seizing a zombie fails with EPERM, not ESRCH).
+bool thread_is_gone(pid_t pid, pid_t tid) {
+  Result<ProcStat> stat = read_proc_stat(pid, tid);
+  if (!stat) return stat.error().sys_errno() == ENOENT || stat.error().sys_errno() == ESRCH;
+  return stat->state == 'Z' || stat->state == 'X';
+}
+
 bool holds(const std::vector<SeizedTask>& threads, pid_t tid) {
   return std::any_of(threads.begin(), threads.end(), [tid](const SeizedTask& t) { return t.tid() == tid; });
 }
@@ -35,7 +43,7 @@ Result<FrozenProcess> FrozenProcess::freeze(pid_t pid, std::chrono::milliseconds
       if (holds(threads, tid)) continue;
       Result<SeizedTask> task = SeizedTask::seize(tid, timeout);
       // A thread other than the leader may exit between listing and seizing.
-      if (!task && task.error().sys_errno() == ESRCH && tid != pid) continue;
+      if (!task && tid != pid && (task.error().sys_errno() == ESRCH || thread_is_gone(pid, tid))) continue;
       if (!task) return fail(std::move(task).error().with_context(fmt::format("freeze process {}", pid)));
       threads.push_back(std::move(*task));
       seized_any = true;

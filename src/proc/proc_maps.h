@@ -63,7 +63,9 @@ struct MapsEntry {
   uint64_t start = 0;
   uint64_t end = 0;
   int prot = 0;         // PROT_READ | PROT_WRITE | PROT_EXEC
-  bool shared = false;  // 's' (MAP_SHARED) rather than 'p'
+  // 's' (MAP_SHARED, the kernel's VM_MAYSHARE) rather than 'p'. A MAP_SHARED
+  // mapping of a file opened read-only has no VM_SHARED (no "sh" VmFlag).
+  bool shared = false;
   uint64_t pgoff = 0;   // offset into the file, in bytes
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;

@@ -15,14 +15,16 @@
 // or one that arrives, stays pending and is delivered after the thread is
 // let go, under its own mask. finish() puts back the code, the registers and
 // the mask and returns the thread to an interrupt stop inside the kernel's
-// signal path, where SeizedTask::seize() left it; so when it is detached, a
-// system call it had been interrupted in is restarted by the kernel as after
-// any signal (nanosleep with the remaining time, read on a pipe, sigsuspend
-// with its temporary mask).
+// signal path, where SeizedTask::seize() left it (a syscall-exit stop would
+// do for PTRACE_DETACH, which makes the kernel look at restarts, but not for
+// PTRACE_CONT). So whether the thread is then detached or resumed still
+// traced, a system call it had been interrupted in is restarted by the kernel
+// as after any signal (nanosleep with the remaining time, read on a pipe,
+// sigsuspend with its temporary mask).
 //
-// Limits: 64-bit threads only. The blob's page is shared by all threads of
-// the process: freeze all of them (FrozenProcess) or choose an address no
-// other thread executes. Writing the blob into a private file mapping (the
+// Limits: 64-bit threads only; one RemoteSyscall at a time per thread. The
+// blob's page is shared by all threads of the process: freeze all of them
+// (FrozenProcess) or choose an address no other thread executes. Writing the blob into a private file mapping (the
 // default page is usually program or library text) gives that mapping an
 // anonymous copy of the page with the same content. An injected call must
 // not block for long (kTaskStopTimeout).

@@ -127,7 +127,9 @@ class SeizedTask {
   // PTRACE_CONT or PTRACE_SYSCALL and the signal to deliver (0: none).
   Status resume(int request, int signal = 0);
   Status interrupt();
-  // Waits for the next stop (or the exit) of a resumed thread.
+  // Waits for the next stop (or the exit) of a resumed thread. An exit is
+  // collected by this wait: for a child of the caller, its status is then
+  // in TaskStop, not left for the caller's own waitpid.
   Result<TaskStop> wait_stop(std::chrono::milliseconds timeout = kTaskStopTimeout);
   // True while the thread sits in a ptrace stop.
   bool stopped() const { return stopped_; }
@@ -135,7 +137,7 @@ class SeizedTask {
   // Lets the thread go on as it was: a pending interrupted system call is
   // restarted, a group-stopped thread stays stopped, a signal it was stopped
   // for (signal-delivery stop) is delivered. A thread that is running (after
-  // resume()) is interrupted first.
+  // resume()) is interrupted first (see wait_stop() for one that exits then).
   Status detach();
   // Stops managing the thread without detaching it; returns its TID.
   pid_t release();

@@ -1,0 +1,26 @@
+// Fills the private memory of a restored process from a PageSource: every
+// page the pagemap has data for, written in large vectored
+// process_vm_writev batches into VMAs that are still writable (the final
+// protections come afterwards). Pages of the vdso/vvar are the kernel's and
+// are left alone.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "base/error.h"
+#include "image/page_source.h"
+#include "restore/restore_images.h"
+
+namespace ferry {
+
+struct MemoryRestoreStats {
+  uint64_t pages = 0;
+  uint64_t batches = 0;
+  uint64_t pages_skipped_special = 0;  // vdso/vvar pages in the pagemap
+};
+
+Result<MemoryRestoreStats> restore_memory(pid_t pid, const TaskImages& task, PageSource& source);
+
+}  // namespace ferry
