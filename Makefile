@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo  - the end-to-end demo (arrives with the dump/restore issue)
+#   make demo  - the end-to-end demo: a workload dumped over TLS on loopback and restored
 #   make test  - install what is missing, build, run every test (normal and
 #                ASan/UBSan builds, fuzz targets for a short time)
 JOBS ?= $(shell nproc)
