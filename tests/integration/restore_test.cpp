@@ -9,7 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "build_config.h"
 #include "support/subprocess.h"
+#include "support/test_pki.h"
 
 namespace ferry::test {
 namespace {
@@ -51,6 +53,32 @@ TEST(Restore, SignalsFilesAndProcessStateSurvive) { expect_survives(RESTORE_STAT
 TEST(Restore, DetachedRestoreWritesThePidfileAndLetsGo) {
   expect_survives(RESTORE_STATE_BINARY, {}, {"MODE=detached"});
 }
+
+#if FERRY_HAVE_GNUTLS
+// The same programs migrated as between two hosts: memory through `ferry
+// page-server --tls`, the other images copied next to it, restored there.
+class RestoreThroughTlsPageServer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { pki_ = new TestPki(); }
+  static void TearDownTestSuite() {
+    delete pki_;
+    pki_ = nullptr;
+  }
+  static std::string env() { return "PAGE_SERVER_TLS=" + pki_->cacert() + "," + pki_->cert() + "," + pki_->key(); }
+  static TestPki* pki_;
+};
+TestPki* RestoreThroughTlsPageServer::pki_ = nullptr;
+
+TEST_F(RestoreThroughTlsPageServer, MemoryOfEveryKindSurvives) { expect_survives(RESTORE_MEMORY_BINARY, {}, {env()}); }
+
+TEST_F(RestoreThroughTlsPageServer, RegistersFpuAvxAndTlsSurvive) {
+  expect_survives(RESTORE_CPU_BINARY, {"avx"}, {env()});
+}
+
+TEST_F(RestoreThroughTlsPageServer, SignalsFilesAndProcessStateSurvive) {
+  expect_survives(RESTORE_STATE_BINARY, {}, {env()});
+}
+#endif
 
 TEST(Restore, APidInUseIsAClearError) { expect_survives(RESTORE_MEMORY_BINARY, {}, {"MODE=pid-taken"}); }
 
