@@ -4,9 +4,13 @@
 // tmpfs, to a `ferry page-server` over plain TCP, and over TLS; next to the
 // bare Transport stream of the same number of bytes (plain and TLS). Prints
 // frozen time, wall time, the memory copy rate and, for the page-server
-// modes, the ratio to the bare stream of the same transport. Best of
+// modes, the ratio to the bare stream of the same transport. Then the
+// restore: the process is dumped (killed) into tmpfs and restored with
+// `ferry restore -d` (it becomes this benchmark's child again, as its
+// subreaper), compared with the local dump of the same memory. Best of
 // --repeat runs (default 2), interleaved. Exit 0 whatever the timings.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +70,8 @@ int run(int argc, char** argv) {
     }
   }
   (void)log::configure({0, "/dev/null"});
+  // Restored processes are re-parented to us, so we can reap them.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   std::string base = fmt::format("{}/ferry-dump-bench-{}", tmpfs, ::getpid());
   std::filesystem::create_directories(base);
   struct Cleanup {
@@ -171,6 +177,47 @@ int run(int argc, char** argv) {
       }
     }
   }
+  // Restore: dump (kill) into tmpfs, restore -d, the restored process is the
+  // next round's target (same PID).
+  double restore_wall = 1e99, restore_memory = 1e99, kill_dump_memory = 1e99;
+  uint64_t restored_pages = 0;
+  for (int r = 0; r < repeat; ++r) {
+    std::string local = base + "/local";
+    std::filesystem::remove_all(local);
+    std::filesystem::create_directories(local);
+    // We are the target's parent (or subreaper): reap it as soon as the dump
+    // kills it, so the dump sees its PID free.
+    std::thread reaper([target] { ::waitpid(target, nullptr, 0); });
+    Result<std::string> dumped =
+        run_capture(fmt::format("{} dump -t {} -D {} --display-stats -v0 2>&1", ferry, target_pid, local));
+    reaper.join();
+    cleanup.target = -1;
+    if (!dumped) {
+      std::fprintf(stderr, "dump_bench: %s\n", dumped.error().message().c_str());
+      return 1;
+    }
+    kill_dump_memory = std::min(kill_dump_memory, stat_us(*dumped, "Memory dump time") / 1e6);
+    auto t0 = Clock::now();
+    Result<std::string> restored =
+        run_capture(fmt::format("{} restore -D {} -d --display-stats -v0 2>&1", ferry, local));
+    double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!restored) {
+      std::fprintf(stderr, "dump_bench: %s\n", restored.error().message().c_str());
+      return 1;
+    }
+    target = target_pid;  // restored with the same PID, re-parented to us
+    cleanup.target = target;
+    restore_wall = std::min(restore_wall, wall);
+    restore_memory = std::min(restore_memory, stat_us(*restored, "Memory restore time") / 1e6);
+    restored_pages = static_cast<uint64_t>(stat_us(*restored, "Memory pages restored"));
+  }
+  // The restored process must still hold its memory: SIGTERM makes it check.
+  ::kill(target, SIGTERM);
+  int wstatus = 0;
+  ::waitpid(target, &wstatus, 0);
+  cleanup.target = -1;
+  bool intact = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+
   std::printf("\n%-20s %10s %11s %14s %16s %8s\n", "mode", "wall s", "frozen ms", "memory GB/s", "bare stream GB/s",
               "ratio");
   for (const Mode& m : modes) {
@@ -183,9 +230,14 @@ int run(int argc, char** argv) {
   }
   std::printf("\n%llu pages (%.2f GiB) per dump; memory GB/s = pages written / time from the first page read to the "
               "images (or the page server's answer to CLOSE); ratio = memory GB/s / bare Transport stream of the same "
-              "bytes; aim for TLS >= 0.8. Restore figures arrive with `ferry restore`.\n",
+              "bytes; aim for TLS >= 0.8.\n",
               static_cast<unsigned long long>(bytes / 4096), static_cast<double>(bytes) / (1 << 30));
-  return 0;
+  std::printf("\nrestore from tmpfs:  wall %.3f s, memory %.3f s (%.3f GB/s, %llu pages); local dump of the same "
+              "memory: %.3f s; restore / dump time = %.2f; after %d dump/restore rounds the process's memory is %s\n",
+              restore_wall, restore_memory, gbps(restored_pages * 4096, restore_memory),
+              static_cast<unsigned long long>(restored_pages), kill_dump_memory,
+              kill_dump_memory > 0 ? restore_memory / kill_dump_memory : 0, repeat, intact ? "intact" : "CHANGED");
+  return intact ? 0 : 1;
 }
 
 }  // namespace ferry::bench
