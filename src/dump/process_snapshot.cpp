@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "image/vma_status.h"
 #include "proc/proc_fds.h"
 #include "proc/proc_file.h"
 #include "proc/proc_status.h"
@@ -28,19 +29,6 @@ namespace {
 
 const Logger kLog{"dump"};
 
-// CRIU's VMA status bits (image-format.md §4.6).
-enum VmaStatus : uint32_t {
-  kVmaRegular = 1u << 0,
-  kVmaStack = 1u << 1,
-  kVmaVsyscall = 1u << 2,
-  kVmaVdso = 1u << 3,
-  kVmaHeap = 1u << 5,
-  kVmaFilePrivate = 1u << 6,
-  kVmaFileShared = 1u << 7,
-  kVmaAnonShared = 1u << 8,
-  kVmaAnonPrivate = 1u << 9,
-  kVmaVvar = 1u << 12,
-};
 
 // The kernel's struct sigaction as rt_sigaction reads it.
 struct KernelSigaction {
