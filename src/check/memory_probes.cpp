@@ -27,21 +27,11 @@
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
 
+#include "proc/pagemap_scan.h"
+
 namespace ferry::probes {
 namespace {
 
-// PAGEMAP_SCAN (Linux 6.7, <linux/fs.h>), spelled out here because the
-// headers predate it and <linux/fs.h> clashes with glibc's <sys/mount.h>.
-struct PmScanArg {
-  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-struct PageRegion {
-  uint64_t start, end, categories;
-};
-constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
-constexpr uint64_t kPageIsWritten = 1 << 1;
-constexpr uint64_t kPageIsPresent = 1 << 3;
 
 constexpr uint64_t kPagemapSoftDirty = uint64_t{1} << 55;
 constexpr uint64_t kPagemapPresent = uint64_t{1} << 63;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "proc/pagemap_scan.h"
 
 namespace ferry {
 namespace {
@@ -76,13 +77,65 @@ bool vma_is_lazy_capable(const MapsEntry& vma) {
   return vma.is_anonymous() && !vma.shared && !vma.has(kVmLocked) && !vma.has(kVmHugetlb);
 }
 
+namespace {
+
+// A run of pages to save: [start, start + pages * kPageSize).
+struct PageRun {
+  uint64_t start;
+  uint64_t pages;
+};
+
+// Which pages of `vma` hold private data: present or swapped, and in a
+// private file mapping only those the process changed (anonymous copies).
+// PAGEMAP_SCAN answers in runs; without it, /proc/PID/pagemap is read
+// 8 bytes a page.
+Result<std::vector<PageRun>> pages_to_save(int pagemap, const MapsEntry& vma, MemoryDumpStats& stats) {
+  bool anonymous = vma.is_anonymous();
+  std::vector<PageRun> runs;
+  auto add = [&](uint64_t start, uint64_t pages) {
+    if (!runs.empty() && runs.back().start + runs.back().pages * kPageSize == start)
+      runs.back().pages += pages;
+    else
+      runs.push_back({start, pages});
+  };
+  stats.pages_scanned += vma.size() / kPageSize;
+  auto scanned = FERRY_TRY(scan_pagemap(pagemap, vma.start, vma.end, kPageIsPresent | kPageIsSwapped, kPageIsFile));
+  if (scanned) {
+    for (const PageRegion& r : *scanned) {
+      uint64_t pages = (r.end - r.start) / kPageSize;
+      if (!anonymous && (r.categories & kPageIsFile)) {
+        stats.pages_skipped_file += pages;
+        continue;
+      }
+      add(r.start, pages);
+    }
+    return runs;
+  }
+  std::vector<uint64_t> pm(kBatchPages);
+  for (uint64_t at = vma.start; at < vma.end; at += kBatchPages * kPageSize) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kBatchPages, (vma.end - at) / kPageSize));
+    FERRY_TRY(read_exactly_at(pagemap, at / kPageSize * 8, std::as_writable_bytes(std::span(pm).first(n)),
+                              "/proc/PID/pagemap"));
+    for (size_t i = 0; i < n; ++i) {
+      if (!(pm[i] & (kPmPresent | kPmSwapped))) continue;
+      if (!anonymous && (pm[i] & kPmFileOrSharedAnon)) {
+        ++stats.pages_skipped_file;
+        continue;
+      }
+      add(at + i * kPageSize, 1);
+    }
+  }
+  return runs;
+}
+
+}  // namespace
+
 Result<MemoryDumpStats> dump_memory(pid_t pid, const std::vector<MapsEntry>& vmas, PageSink& sink) {
   MemoryDumpStats stats;
   FERRY_TRY(sink.begin(PagemapId{PagemapId::Kind::kProcess, static_cast<uint64_t>(pid)}));
   UniqueFd pagemap(::open(fmt::format("/proc/{}/pagemap", pid).c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap) return fail_errno("cannot open /proc/{}/pagemap", pid);
   MemoryReader reader(pid);
-  std::vector<uint64_t> pm(kBatchPages);
   std::vector<std::byte> data(kBatchPages * kPageSize);
 
   for (const MapsEntry& vma : vmas) {
@@ -90,50 +143,31 @@ Result<MemoryDumpStats> dump_memory(pid_t pid, const std::vector<MapsEntry>& vma
     bool anonymous = vma.is_anonymous();
     uint32_t flags = kPePresent | (vma_is_lazy_capable(vma) ? uint32_t{kPeLazy} : 0u);
     bool readable = (vma.prot & PROT_READ) != 0;
-    for (uint64_t at = vma.start; at < vma.end; at += kBatchPages * kPageSize) {
-      size_t pages = static_cast<size_t>(std::min<uint64_t>(kBatchPages, (vma.end - at) / kPageSize));
-      stats.pages_scanned += pages;
-      FERRY_TRY_CTX(read_exactly_at(pagemap.get(), at / kPageSize * 8, std::as_writable_bytes(std::span(pm).first(pages)),
-                                    fmt::format("/proc/{}/pagemap", pid)),
-                    "VMA {}", vma.describe());
-      // Runs of pages to save; read each run with one call.
-      size_t i = 0;
-      while (i < pages) {
-        auto wanted = [&](size_t k) {
-          uint64_t e = pm[k];
-          if (!(e & (kPmPresent | kPmSwapped))) return false;
-          // In a private file mapping a page the process never wrote is the
-          // file's own page: the file brings it back.
-          if (!anonymous && (e & kPmFileOrSharedAnon)) return false;
-          return true;
-        };
-        if (!wanted(i)) {
-          if (!anonymous && (pm[i] & (kPmPresent | kPmSwapped))) ++stats.pages_skipped_file;
-          ++i;
-          continue;
-        }
-        size_t j = i;
-        while (j < pages && wanted(j)) ++j;
-        uint64_t run_start = at + i * kPageSize;
-        std::span<std::byte> run(data.data(), (j - i) * kPageSize);
+    std::vector<PageRun> runs = FERRY_TRY_CTX(pages_to_save(pagemap.get(), vma, stats), "process {}, VMA {}", pid, vma.describe());
+    for (const PageRun& whole : runs) {
+      // Read each run in batches of at most kBatchPages.
+      for (uint64_t done = 0; done < whole.pages; done += kBatchPages) {
+        uint64_t run_start = whole.start + done * kPageSize;
+        size_t n = static_cast<size_t>(std::min<uint64_t>(kBatchPages, whole.pages - done));
+        std::span<std::byte> run(data.data(), n * kPageSize);
         FERRY_TRY_CTX(reader.read(run_start, run, readable), "VMA {}", vma.describe());
-        // Emit sub-runs without the zero pages of anonymous memory.
-        size_t k = 0, n = j - i;
+        // Entries without the zero pages of anonymous memory.
+        auto zero = [&](size_t k) { return anonymous && all_zero(run.subspan(k * kPageSize, kPageSize)); };
+        size_t k = 0;
         while (k < n) {
-          if (anonymous && all_zero(run.subspan(k * kPageSize, kPageSize))) {
+          if (zero(k)) {
             ++stats.pages_skipped_zero;
             ++k;
             continue;
           }
           size_t m = k;
-          while (m < n && !(anonymous && all_zero(run.subspan(m * kPageSize, kPageSize)))) ++m;
+          while (m < n && !zero(m)) ++m;
           FERRY_TRY(sink.write_pages(PagemapEntry{run_start + k * kPageSize, m - k, flags},
                                      run.subspan(k * kPageSize, (m - k) * kPageSize)));
           stats.pages_written += m - k;
           ++stats.entries;
           k = m;
         }
-        i = j;
       }
     }
   }
