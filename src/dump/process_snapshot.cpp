@@ -283,6 +283,7 @@ Status fill_mm(ProcessSnapshot& s, pid_t pid, const ProcStat& stat, const Inject
     uint32_t flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.is_anonymous() || v.is_special()) flags |= MAP_ANONYMOUS;
     if (v.has(kVmGrowsDown)) flags |= MAP_GROWSDOWN;
+    if (v.has(kVmNoReserve)) flags |= MAP_NORESERVE;  // e.g. huge reservations: restore must not need the memory
     e->set_flags(flags);
     e->set_status(FERRY_TRY(vma_status(v, pid)));
     e->set_fd(-1);
