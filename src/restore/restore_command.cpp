@@ -97,6 +97,7 @@ void print_stats(const RestoreStats& s) {
 Result<int> run_restore_command(const Options& o) {
   if (o.lazy_pages) return fail("--lazy-pages is not supported by ferry restore yet");
   if (o.auto_dedup) return fail("--auto-dedup is not supported by ferry restore yet");
+  if (o.restore_sibling) return fail("--restore-sibling (-S) is not supported by ferry restore yet");
   Clock::time_point start = Clock::now();
   RestoreStats stats;
   ImageDir dir = FERRY_TRY(ImageDir::open(o.images_dir));
