@@ -16,12 +16,17 @@ constexpr uint32_t kMaxPagemapEntrySize = 256;
 std::string describe_flags(uint32_t flags) {
   std::string names;
   auto add = [&](uint32_t bit, const char* name) {
-    if (flags & bit) names += (names.empty() ? "" : "|") + std::string(name);
+    if (!(flags & bit)) return;
+    if (!names.empty()) names += '|';
+    names += name;
   };
   add(kPePresent, "PRESENT");
   add(kPeLazy, "LAZY");
   add(kPeParent, "PARENT");
-  if (flags & ~uint32_t{7}) names += (names.empty() ? "" : "|") + fmt::format("{:#x}", flags & ~uint32_t{7});
+  if (flags & ~uint32_t{7}) {
+    if (!names.empty()) names += '|';
+    names += fmt::format("{:#x}", flags & ~uint32_t{7});
+  }
   return fmt::format("{} {}", flags, names.empty() ? "none" : names);
 }
 

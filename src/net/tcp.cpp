@@ -150,7 +150,8 @@ Result<TcpConnection> tcp_connect(const std::string& address, uint16_t port, std
       return TcpConnection{std::move(*fd), name};
     }
     kLog.debug("{}", fd.error().message());
-    errors += (errors.empty() ? "" : "; ") + fd.error().message();
+    if (!errors.empty()) errors += "; ";
+    errors += fd.error().message();
   }
   return fail("cannot connect to {} port {}: {}", address, port, errors);
 }

@@ -170,7 +170,10 @@ void PageServerSession::discard_received() {
   sink_->abort();
   if (!names.empty()) {
     std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    for (const auto& n : names) {
+      if (!list.empty()) list += ", ";
+      list += n;
+    }
     kLog.warn("discarded the incomplete images {} ({} pages received)", list, sink_->totals().pages_with_data);
   }
 }

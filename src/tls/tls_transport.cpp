@@ -41,7 +41,10 @@ bool worth_an_alert(int rc) {
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
   return out;
 }
 
