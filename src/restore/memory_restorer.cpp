@@ -10,6 +10,8 @@
 
 #include "base/log.h"
 
+#include <sys/syscall.h>
+
 namespace ferry {
 namespace {
 
@@ -95,6 +97,26 @@ std::vector<std::pair<uint64_t, uint64_t>> writable_parts(const TaskImages& task
 }
 
 }  // namespace
+
+Status prefault_memory(Trampoline& tr, const TaskImages& task) {
+  constexpr int kMadvPopulateWrite = 23;  // Linux 5.14
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  for (const PagemapEntry& e : task.pagemap.entries) {
+    if (!e.has_data()) continue;
+    for (auto [start, end] : writable_parts(task, e.vaddr, e.end())) {
+      if (!runs.empty() && runs.back().second == start)
+        runs.back().second = end;
+      else
+        runs.emplace_back(start, end);
+    }
+  }
+  for (auto [start, end] : runs) {
+    int64_t r = FERRY_TRY(tr.call(SYS_madvise, start, end - start, kMadvPopulateWrite));
+    if (r == -EINVAL) return {};  // no MADV_POPULATE_WRITE here: the writes fault the pages in
+    // Other failures (e.g. -ENOMEM) are left to the writes to report precisely.
+  }
+  return {};
+}
 
 Result<MemoryRestoreStats> restore_memory(pid_t pid, const TaskImages& task, PageSource& source) {
   MemoryRestoreStats stats;

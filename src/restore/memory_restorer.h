@@ -5,6 +5,8 @@
 // are left alone.
 #pragma once
 
+#include "restore/trampoline.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -20,6 +22,12 @@ struct MemoryRestoreStats {
   uint64_t batches = 0;
   uint64_t pages_skipped_special = 0;  // vdso/vvar pages in the pagemap
 };
+
+// Faults in, with one injected madvise(MADV_POPULATE_WRITE) per run of
+// pages that have data, the memory restore_memory() is about to fill: the
+// kernel allocates the pages in a batch instead of one fault per page
+// during the writes. Older kernels without it are simply skipped.
+Status prefault_memory(Trampoline& trampoline, const TaskImages& task);
 
 Result<MemoryRestoreStats> restore_memory(pid_t pid, const TaskImages& task, PageSource& source);
 

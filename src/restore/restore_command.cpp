@@ -51,6 +51,7 @@ Status drive_task(SeizedTask& task, uint64_t trampoline, const RestoreImages& im
   AddressSpaceStats as = FERRY_TRY_CTX(build_address_space(tr, images, t), "rebuild the address space");
   stats.vmas = as.vmas;
   Clock::time_point memory_start = Clock::now();
+  FERRY_TRY_CTX(prefault_memory(tr, t), "prefault memory");
   stats.memory = FERRY_TRY_CTX(restore_memory(task.tid(), t, pages), "restore memory");
   stats.memory_seconds = seconds_since(memory_start);
   FERRY_TRY_CTX(finish_address_space(tr, t), "set memory protections");
