@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +60,13 @@ Result<LazyPageStore> LazyPageStore::load(const ImageDir& dir) {
     if (static_cast<uint64_t>(st.st_size) != expected)
       return fail("{} holds {} bytes, but {} announces {} pages ({} bytes)", dir.describe(p.pages_name), st.st_size,
                   name, image.pages_with_data(), expected);
+    if (expected > 0) {
+      void* m = ::mmap(nullptr, expected, PROT_READ, MAP_PRIVATE, p.pages.get(), 0);
+      if (m != MAP_FAILED) {
+        p.mapped.data = static_cast<const std::byte*>(m);
+        p.mapped.size = expected;
+      }
+    }
     uint64_t offset = 0;
     for (const PagemapEntry& e : image.entries) {
       if (!e.has_data()) continue;
@@ -112,6 +120,21 @@ Status LazyPageStore::read(uint64_t pid, uint64_t vaddr, std::span<std::byte> ou
     done += static_cast<size_t>(n);
   }
   return {};
+}
+
+LazyPageStore::MappedFile::~MappedFile() {
+  if (data) ::munmap(const_cast<std::byte*>(data), size);
+}
+
+std::span<const std::byte> LazyPageStore::view_pages(uint64_t pid, uint64_t vaddr, uint64_t max_bytes) {
+  Result<const Extent*> e = find(pid, vaddr);
+  if (!e) return {};
+  const Process& p = processes_.at(pid);
+  if (!p.mapped.data) return {};
+  uint64_t offset = (*e)->file_offset + (vaddr - (*e)->vaddr);
+  uint64_t bytes = std::min(max_bytes / kPageSize * kPageSize, (*e)->end() - vaddr);
+  if (offset + bytes > p.mapped.size) return {};
+  return {p.mapped.data + offset, static_cast<size_t>(bytes)};
 }
 
 Result<uint64_t> LazyPageStore::read_pages(uint64_t pid, uint64_t vaddr, std::span<std::byte> out) {

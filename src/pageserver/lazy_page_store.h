@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -22,6 +23,8 @@ class LazyPageStore final : public PageSource {
   // hangs on others). The count is clamped where the stored data stops
   // being contiguous.
   Result<uint64_t> read_pages(uint64_t pid, uint64_t vaddr, std::span<std::byte> out) override;
+  // From the pages files, mapped read-only at load.
+  std::span<const std::byte> view_pages(uint64_t pid, uint64_t vaddr, uint64_t max_bytes) override;
 
   // How many pages from `vaddr` on can be served in one reply (at most
   // `wanted`); an error if none.
@@ -40,8 +43,22 @@ class LazyPageStore final : public PageSource {
     uint64_t file_offset;
     uint64_t end() const { return vaddr + nr_pages * kPageSize; }
   };
+  // A read-only private mapping of a pages file, unmapped on destruction.
+  struct MappedFile {
+    const std::byte* data = nullptr;
+    size_t size = 0;
+    MappedFile() = default;
+    MappedFile(MappedFile&& o) noexcept : data(std::exchange(o.data, nullptr)), size(std::exchange(o.size, 0)) {}
+    MappedFile& operator=(MappedFile&& o) noexcept {
+      std::swap(data, o.data);
+      std::swap(size, o.size);
+      return *this;
+    }
+    ~MappedFile();
+  };
   struct Process {
     UniqueFd pages;
+    MappedFile mapped;  // empty if mapping failed: read() still works
     std::string pages_name;
     std::vector<Extent> extents;  // entries with data, merged where contiguous
   };

@@ -77,6 +77,63 @@ class BatchWriter {
   std::vector<iovec> remote_;
 };
 
+// Writes views of memory the page source already holds (a mapped pages
+// file) into the process: pairs of local/remote iovecs, one
+// process_vm_writev per batch, no copy through a buffer.
+class ViewWriter {
+ public:
+  ViewWriter(pid_t pid, MemoryRestoreStats& stats) : pid_(pid), stats_(stats) {}
+
+  Status add(uint64_t vaddr, std::span<const std::byte> bytes) {
+    if (!remote_.empty()) {
+      iovec& r = remote_.back();
+      iovec& l = local_.back();
+      if (reinterpret_cast<uint64_t>(r.iov_base) + r.iov_len == vaddr &&
+          static_cast<const std::byte*>(l.iov_base) + l.iov_len == bytes.data()) {
+        r.iov_len += bytes.size();
+        l.iov_len += bytes.size();
+        pending_ += bytes.size();
+        return pending_ >= kBatchBytes * 4 ? flush() : Status{};
+      }
+    }
+    local_.push_back({const_cast<std::byte*>(bytes.data()), bytes.size()});
+    remote_.push_back({reinterpret_cast<void*>(vaddr), bytes.size()});
+    pending_ += bytes.size();
+    if (remote_.size() == kMaxIov || pending_ >= kBatchBytes * 4) return flush();
+    return {};
+  }
+
+  Status flush() {
+    size_t first = 0;
+    while (first < remote_.size()) {
+      ssize_t n = ::process_vm_writev(pid_, local_.data() + first, local_.size() - first, remote_.data() + first,
+                                      remote_.size() - first, 0);
+      if (n <= 0)
+        return fail_errno("write memory into process {} at {:#x}", pid_, reinterpret_cast<uint64_t>(remote_[first].iov_base));
+      // Local and remote pieces pair up one to one: advance both by n.
+      size_t skip = static_cast<size_t>(n);
+      while (first < remote_.size() && skip >= remote_[first].iov_len) skip -= remote_[first++].iov_len;
+      if (skip > 0) {
+        remote_[first].iov_base = static_cast<std::byte*>(remote_[first].iov_base) + skip;
+        remote_[first].iov_len -= skip;
+        local_[first].iov_base = static_cast<std::byte*>(local_[first].iov_base) + skip;
+        local_[first].iov_len -= skip;
+      }
+    }
+    if (pending_ > 0) ++stats_.batches;
+    pending_ = 0;
+    local_.clear();
+    remote_.clear();
+    return {};
+  }
+
+ private:
+  pid_t pid_;
+  MemoryRestoreStats& stats_;
+  std::vector<iovec> local_, remote_;
+  size_t pending_ = 0;
+};
+
 // The parts of [start, end) that are not in a vdso/vvar VMA.
 std::vector<std::pair<uint64_t, uint64_t>> writable_parts(const TaskImages& task, uint64_t start, uint64_t end) {
   std::vector<std::pair<uint64_t, uint64_t>> parts{{start, end}};
@@ -121,6 +178,7 @@ Status prefault_memory(Trampoline& tr, const TaskImages& task) {
 Result<MemoryRestoreStats> restore_memory(pid_t pid, const TaskImages& task, PageSource& source) {
   MemoryRestoreStats stats;
   BatchWriter writer(pid, stats);
+  ViewWriter views(pid, stats);
   const uint64_t dumped_pid = task.pstree.pid();
   uint64_t pages_with_data = 0;
   for (const PagemapEntry& e : task.pagemap.entries) {
@@ -128,6 +186,13 @@ Result<MemoryRestoreStats> restore_memory(pid_t pid, const TaskImages& task, Pag
     pages_with_data += e.nr_pages;
     for (auto [start, end] : writable_parts(task, e.vaddr, e.end())) {
       for (uint64_t addr = start; addr < end;) {
+        std::span<const std::byte> view = source.view_pages(dumped_pid, addr, end - addr);
+        if (!view.empty()) {
+          FERRY_TRY(views.add(addr, view));
+          stats.pages += view.size() / kPageSize;
+          addr += view.size();
+          continue;
+        }
         if (writer.room().size() < kPageSize) FERRY_TRY(writer.flush());
         std::span<std::byte> room = writer.room();
         size_t want = std::min<uint64_t>(room.size(), end - addr);
@@ -141,6 +206,7 @@ Result<MemoryRestoreStats> restore_memory(pid_t pid, const TaskImages& task, Pag
     }
   }
   FERRY_TRY(writer.flush());
+  FERRY_TRY(views.flush());
   stats.pages_skipped_special = pages_with_data - stats.pages;
   kLog.debug("process {}: {} pages written in {} batches", pid, stats.pages, stats.batches);
   return stats;
