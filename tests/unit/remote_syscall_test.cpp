@@ -265,7 +265,12 @@ TEST(RemoteSyscall, SigsuspendGoesOnWithItsTemporaryMask) {
   }
   // Restarted: back in sigsuspend with the temporary (empty) mask.
   ASSERT_TRUE(child.wait_in_syscall(SYS_rt_sigsuspend));
-  EXPECT_EQ(read_proc_status(child.pid()).value().sig_blocked, 0u);
+  // /proc may show the syscall number before the restarted sigsuspend has
+  // installed its temporary mask: wait for the mask (bounded), then check.
+  uint64_t blocked = ~0ull;
+  for (int i = 0; i < 1000 && (blocked = read_proc_status(child.pid()).value().sig_blocked) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(blocked, 0u);
   ASSERT_EQ(::kill(child.pid(), SIGUSR1), 0);
   EXPECT_EQ(child.wait_exit(), 0);
 }
