@@ -197,19 +197,36 @@ TEST(Dump, MissingProcessIsAClearError) {
 }
 
 #if FERRY_HAVE_GNUTLS
-TEST(DumpToPageServer, MemoryTravelsOverTlsAndTheRestStaysLocal) {
+// A TLS page server with its own images directory, and a local one for the
+// dump's other images, as on two hosts.
+struct TlsMigration {
   TempDir dir;
   TestPki pki;
   std::string local = dir.file("local"), remote = dir.file("remote");
-  std::filesystem::create_directory(local);
-  std::filesystem::create_directory(remote);
-  PageServerProcess server(remote, pki.tls_args());
+  std::unique_ptr<PageServerProcess> server;
+
+  TlsMigration() {
+    std::filesystem::create_directory(local);
+    std::filesystem::create_directory(remote);
+    server = std::make_unique<PageServerProcess>(remote, pki.tls_args());
+  }
+  // `ferry dump` arguments (without the binary) sending pages to the server.
+  std::vector<std::string> dump_args(pid_t pid, std::vector<std::string> extra) const {
+    std::vector<std::string> args{"dump", "-t", std::to_string(pid), "-D", local, "--page-server",
+                                  "--address", "127.0.0.1", "--port", std::to_string(server->port())};
+    args.insert(args.end(), extra.begin(), extra.end());
+    for (const std::string& a : pki.tls_args()) args.push_back(a);
+    return args;
+  }
+};
+
+TEST(DumpToPageServer, MemoryTravelsOverTlsAndTheRestStaysLocal) {
+  TlsMigration m;
+  PageServerProcess& server = *m.server;
+  const std::string &local = m.local, &remote = m.remote;
   ASSERT_TRUE(server.ready());
-  Target t = start_target(dir, 8);
-  std::vector<std::string> args{"dump", "-t", std::to_string(t.pid), "-D", local, "-R", "--page-server",
-                                "--address", "127.0.0.1", "--port", std::to_string(server.port())};
-  for (const std::string& a : pki.tls_args()) args.push_back(a);
-  ProcessResult r = run_ferry(args);
+  Target t = start_target(m.dir, 8);
+  ProcessResult r = run_ferry(m.dump_args(t.pid, {"-R"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("TLS"), std::string::npos) << r.err;
   ProcessResult s = server.wait();
@@ -224,17 +241,13 @@ TEST(DumpToPageServer, MemoryTravelsOverTlsAndTheRestStaysLocal) {
 }
 
 TEST(DumpToPageServer, PageServerKilledHalfWayFailsTheDumpAndTheProcessRunsOn) {
-  TempDir dir;
-  TestPki pki;
-  std::string local = dir.file("local"), remote = dir.file("remote");
-  std::filesystem::create_directory(local);
-  std::filesystem::create_directory(remote);
-  PageServerProcess server(remote, pki.tls_args());
+  TlsMigration m;
+  PageServerProcess& server = *m.server;
+  const std::string &local = m.local, &remote = m.remote;
   ASSERT_TRUE(server.ready());
-  Target t = start_target(dir, 512);
-  std::vector<std::string> argv{FERRY_BINARY, "dump", "-t", std::to_string(t.pid), "-D", local, "--page-server",
-                                "--address", "127.0.0.1", "--port", std::to_string(server.port())};
-  for (const std::string& a : pki.tls_args()) argv.push_back(a);
+  Target t = start_target(m.dir, 512);
+  std::vector<std::string> argv{FERRY_BINARY};
+  for (const std::string& a : m.dump_args(t.pid, {})) argv.push_back(a);
   BackgroundProcess dump(argv);
   // Kill the server once some page data has arrived.
   std::string partial = remote + "/.pages-65537.img.partial";
