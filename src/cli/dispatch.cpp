@@ -21,11 +21,6 @@ const Logger kLog{"ferry"};
 const std::vector<Command> kAcceptedCommands = {Command::kCheck, Command::kPageServer, Command::kDump,
                                                    Command::kRestore};
 
-std::string resolve_in_work_dir(const Options& o, const std::string& path) {
-  if (path.empty() || path == "-" || path.front() == '/') return path;
-  return o.effective_work_dir() + "/" + path;
-}
-
 Result<int> run_command(const Options& o) {
   switch (o.command) {
     case Command::kCheck: return run_check_command(o);
@@ -56,7 +51,7 @@ int run_ferry(const std::vector<std::string>& args) {
       break;
   }
   const Options& o = parsed.options;
-  if (Status s = log::configure({o.verbosity, resolve_in_work_dir(o, o.log_file)}); !s) {
+  if (Status s = log::configure({o.verbosity, o.log_file == "-" ? o.log_file : o.in_work_dir(o.log_file)}); !s) {
     std::fprintf(stderr, "ferry: %s\n", s.error().message().c_str());
     return 1;
   }

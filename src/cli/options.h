@@ -83,6 +83,12 @@ struct Options {
 
   // The directory that -o, --pidfile and stats files are relative to.
   const std::string& effective_work_dir() const { return work_dir.empty() ? images_dir : work_dir; }
+  // A relative path of -o, --pidfile, ... taken relative to the work dir;
+  // an absolute or empty one as it is.
+  std::string in_work_dir(const std::string& path) const {
+    if (path.empty() || path.front() == '/') return path;
+    return effective_work_dir() + "/" + path;
+  }
 };
 
 }  // namespace ferry

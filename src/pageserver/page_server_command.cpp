@@ -20,11 +20,6 @@ const Logger kLog{"page-server"};
 // with those of a dump writing into the same directory (as CRIU).
 constexpr uint32_t kServerFirstPagesId = 65537;
 
-std::string in_work_dir(const Options& o, const std::string& path) {
-  if (path.empty() || path.front() == '/') return path;
-  return o.effective_work_dir() + "/" + path;
-}
-
 // --prev-images-dir: the `parent` link of -D, relative to -D as in CRIU.
 Status link_parent(const ImageDir& dir, const std::string& prev) {
   char target[4096];
@@ -52,7 +47,7 @@ Result<std::unique_ptr<Transport>> connect_client(const Options& o, const Connec
   }
   TcpListener listener = FERRY_TRY(TcpListener::listen_on(o.address, o.port));
   kLog.msg("page server listening on {} ({})", listener.local(), factory.tls() ? "TLS" : "plain TCP");
-  FERRY_TRY(signal_ready(ReadinessSettings{o.detach, in_work_dir(o, o.pidfile), o.status_fd}));
+  FERRY_TRY(signal_ready(ReadinessSettings{o.detach, o.in_work_dir(o.pidfile), o.status_fd}));
   return factory.accept(listener);
 }
 

@@ -29,10 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string in_work_dir(const Options& o, const std::string& path) {
-  if (path.empty() || path.front() == '/') return path;
-  return o.effective_work_dir() + "/" + path;
-}
 
 struct RestoreStats {
   double setup_seconds = 0;
@@ -130,7 +126,7 @@ Result<int> run_restore_command(const Options& o) {
   stats.total_seconds = seconds_since(start);
   kLog.info("process {} restored and running", pid);
   if (o.display_stats) print_stats(stats);
-  if (!o.pidfile.empty()) FERRY_TRY(write_pid_file(in_work_dir(o, o.pidfile), pid));
+  if (!o.pidfile.empty()) FERRY_TRY(write_pid_file(o.in_work_dir(o.pidfile), pid));
   if (o.detach) return 0;
   return wait_for_exit(pid);
 }
