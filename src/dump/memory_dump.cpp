@@ -2,14 +2,15 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "base/file_io.h"
 #include "base/unique_fd.h"
 #include "proc/pagemap_scan.h"
+#include "proc/task_memory.h"
 
 namespace ferry {
 namespace {
@@ -23,18 +24,6 @@ constexpr uint64_t kPmFileOrSharedAnon = 1ull << 61;
 // the buffer modest whatever the process's size.
 constexpr size_t kBatchPages = 1024;  // 4 MiB
 
-Status read_exactly_at(int fd, uint64_t offset, std::span<std::byte> out, const std::string& what) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail_errno("cannot read {} at {:#x}", what, offset + done);
-    if (n == 0) return fail("{} ends at {:#x}", what, offset + done);
-    done += static_cast<size_t>(n);
-  }
-  return {};
-}
-
 bool all_zero(std::span<const std::byte> page) {
   const uint64_t* w = reinterpret_cast<const uint64_t*>(page.data());
   for (size_t i = 0; i < page.size() / 8; ++i)
@@ -47,18 +36,13 @@ class MemoryReader {
   MemoryReader(pid_t pid) : pid_(pid) {}
   // Reads [vaddr, vaddr + out.size()) of the process.
   Status read(uint64_t vaddr, std::span<std::byte> out, bool readable) {
-    if (readable) {
-      iovec local{out.data(), out.size()};
-      iovec remote{reinterpret_cast<void*>(vaddr), out.size()};
-      ssize_t n = ::process_vm_readv(pid_, &local, 1, &remote, 1, 0);
-      if (n == static_cast<ssize_t>(out.size())) return {};
-      // Fall back to /proc/PID/mem, which also reads what the process may not.
-    }
+    // /proc/PID/mem also reads what the process itself may not (PROT_NONE).
+    if (readable && read_task_memory(pid_, vaddr, out)) return {};
     if (!mem_) {
       mem_.reset(::open(fmt::format("/proc/{}/mem", pid_).c_str(), O_RDONLY | O_CLOEXEC));
       if (!mem_) return fail_errno("cannot open /proc/{}/mem", pid_);
     }
-    return read_exactly_at(mem_.get(), vaddr, out, fmt::format("the memory of process {}", pid_));
+    return pread_exact(mem_.get(), vaddr, out, fmt::format("the memory of process {}", pid_));
   }
 
  private:
@@ -114,7 +98,7 @@ Result<std::vector<PageRun>> pages_to_save(int pagemap, const MapsEntry& vma, Me
   std::vector<uint64_t> pm(kBatchPages);
   for (uint64_t at = vma.start; at < vma.end; at += kBatchPages * kPageSize) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kBatchPages, (vma.end - at) / kPageSize));
-    FERRY_TRY(read_exactly_at(pagemap, at / kPageSize * 8, std::as_writable_bytes(std::span(pm).first(n)),
+    FERRY_TRY(pread_exact(pagemap, at / kPageSize * 8, std::as_writable_bytes(std::span(pm).first(n)),
                               "/proc/PID/pagemap"));
     for (size_t i = 0; i < n; ++i) {
       if (!(pm[i] & (kPmPresent | kPmSwapped))) continue;

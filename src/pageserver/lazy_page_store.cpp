@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "base/file_io.h"
 #include "base/log.h"
 
 namespace ferry {
@@ -111,15 +112,7 @@ Status LazyPageStore::read(uint64_t pid, uint64_t vaddr, std::span<std::byte> ou
   if (out.size() > e->end() - vaddr) return fail("read past the stored pages of PID {} at {:#x}", pid, vaddr);
   const Process& p = processes_.at(pid);
   uint64_t offset = e->file_offset + (vaddr - e->vaddr);
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(p.pages.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail_errno("cannot read {}", p.pages_name);
-    if (n == 0) return fail("{} ends early", p.pages_name);
-    done += static_cast<size_t>(n);
-  }
-  return {};
+  return pread_exact(p.pages.get(), offset, out, p.pages_name);
 }
 
 LazyPageStore::MappedFile::~MappedFile() {
