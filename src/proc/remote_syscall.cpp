@@ -134,16 +134,7 @@ Result<int64_t> RemoteSyscall::call_with(long nr, const std::array<uint64_t, 6>&
   auto context = [&] { return fmt::format("remote syscall {} in task {}", nr, tid); };
   if (broken_) return fail("{}: an earlier call failed half-way", context());
 
-  user_regs_struct regs = saved_regs_;
-  regs.rip = code_address_;
-  regs.rax = static_cast<unsigned long long>(nr);
-  regs.orig_rax = ~0ull;  // not in a syscall: no restart fix-up when the thread resumes
-  regs.rdi = args[0];
-  regs.rsi = args[1];
-  regs.rdx = args[2];
-  regs.r10 = args[3];
-  regs.r8 = args[4];
-  regs.r9 = args[5];
+  user_regs_struct regs = syscall_registers(saved_regs_, code_address_, nr, args);
   regs_changed_ = true;
   FERRY_TRY_CTX(task_->set_regs(regs), "{}", context());
 

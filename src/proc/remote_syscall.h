@@ -41,6 +41,7 @@
 
 #include "base/error.h"
 #include "proc/seized_task.h"
+#include "proc/syscall_registers.h"
 
 namespace ferry {
 
@@ -63,7 +64,7 @@ class RemoteSyscall {
   template <class... Args>
   Result<int64_t> call(long nr, Args... args) {
     static_assert(sizeof...(Args) <= 6, "a system call takes at most six arguments");
-    return call_with(nr, {to_word(args)...});
+    return call_with(nr, {syscall_word(args)...});
   }
 
   // Like call(), but -errno becomes an Error naming the call.
@@ -86,19 +87,6 @@ class RemoteSyscall {
 
  private:
   explicit RemoteSyscall(SeizedTask& task) : task_(&task) {}
-
-  template <class T>
-  static uint64_t to_word(T value) {
-    if constexpr (std::is_pointer_v<T>) {
-      return reinterpret_cast<uintptr_t>(value);
-    } else if constexpr (std::is_enum_v<T>) {
-      return static_cast<uint64_t>(static_cast<int64_t>(value));
-    } else {
-      static_assert(std::is_integral_v<T>, "system call arguments are integers or pointers");
-      if constexpr (std::is_signed_v<T>) return static_cast<uint64_t>(static_cast<int64_t>(value));
-      else return static_cast<uint64_t>(value);
-    }
-  }
 
   Result<int64_t> call_with(long nr, const std::array<uint64_t, 6>& args);
   Result<uint64_t> check_result(long nr, int64_t result) const;

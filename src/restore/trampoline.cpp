@@ -75,16 +75,7 @@ Result<SyscallStop> Trampoline::run_to_syscall_stop() {
 Result<int64_t> Trampoline::call_with(long nr, const std::array<uint64_t, 6>& args) {
   if (gone_) return fail("syscall {} in process {}: the trampoline is gone", nr, pid());
   auto context = [&] { return fmt::format("injected syscall {} in process {}", nr, pid()); };
-  user_regs_struct regs = initial_regs_;
-  regs.rip = address_;
-  regs.rax = static_cast<unsigned long long>(nr);
-  regs.orig_rax = ~0ull;  // no syscall-restart fix-up on the way back to user space
-  regs.rdi = args[0];
-  regs.rsi = args[1];
-  regs.rdx = args[2];
-  regs.r10 = args[3];
-  regs.r8 = args[4];
-  regs.r9 = args[5];
+  user_regs_struct regs = syscall_registers(initial_regs_, address_, nr, args);
   FERRY_TRY_CTX(task_->set_regs(regs), "{}", context());
   SyscallStop entry = FERRY_TRY_CTX(run_to_syscall_stop(), "{}", context());
   if (!entry.entry || entry.nr != nr || entry.instruction_pointer != address_ + kSyscallInsnLength)

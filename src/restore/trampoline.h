@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
+#include "proc/syscall_registers.h"
 #include "proc/proc_maps.h"
 #include "proc/seized_task.h"
 #include "restore/restore_images.h"
@@ -47,7 +48,7 @@ class Trampoline {
   template <class... Args>
   Result<int64_t> call(long nr, Args... args) {
     static_assert(sizeof...(Args) <= 6, "a system call takes at most six arguments");
-    return call_with(nr, {to_word(args)...});
+    return call_with(nr, {syscall_word(args)...});
   }
   // Like call(), but -errno becomes an Error naming `what`.
   template <class... Args>
@@ -81,12 +82,6 @@ class Trampoline {
 
  private:
   Trampoline(SeizedTask& task, uint64_t address, uint64_t size) : task_(&task), address_(address), size_(size) {}
-  template <class T>
-  static uint64_t to_word(T value) {
-    if constexpr (std::is_pointer_v<T>) return reinterpret_cast<uintptr_t>(value);
-    else if constexpr (std::is_signed_v<T>) return static_cast<uint64_t>(static_cast<int64_t>(value));
-    else return static_cast<uint64_t>(value);
-  }
   Result<int64_t> call_with(long nr, const std::array<uint64_t, 6>& args);
   Result<SyscallStop> run_to_syscall_stop();
 
