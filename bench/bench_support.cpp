@@ -6,12 +6,15 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <vector>
+#include <fstream>
 #include <thread>
 
 #include "net/tcp.h"
@@ -23,33 +26,72 @@ namespace ferry::bench {
 
 using Clock = std::chrono::steady_clock;
 
+Status write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (!f) return fail("cannot write {}", path);
+  return {};
+}
+
+// Runs certtool with `args`; its output goes to `log`, shown on failure.
+Status certtool(std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), "certtool");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, "certtool", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return fail(Error::from_errno(rc, "cannot run certtool (is gnutls-bin installed?)"));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return fail_errno("waitpid certtool");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::ifstream in(log);
+    std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return fail("certtool {} failed:\n{}", args[1], out);
+  }
+  return {};
+}
+
 Result<Pki> make_pki(const std::string& base) {
   Pki p;
   p.dir = base + "/pki";
   std::filesystem::create_directories(p.dir);
-  p.cacert = p.dir + "/ca.pem";
-  p.cert = p.dir + "/cert.pem";
-  p.key = p.dir + "/key.pem";
-  auto write = [](const std::string& path, const std::string& text) {
-    FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return false;
-    std::fputs(text.c_str(), f);
-    return std::fclose(f) == 0;
-  };
-  if (!write(p.dir + "/ca.tmpl", "cn = \"bench CA\"\nca\ncert_signing_key\nexpiration_days = 2\n") ||
-      !write(p.dir + "/host.tmpl",
-             "cn = \"localhost\"\ndns_name = \"localhost\"\nip_address = \"127.0.0.1\"\ntls_www_server\n"
-             "tls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n"))
-    return fail("cannot write the certtool templates into {}", p.dir);
-  std::string cmd = fmt::format(
-      "cd {0} && umask 077 && ( "
-      "certtool --generate-privkey --key-type=ecdsa --outfile ca-key.pem && "
-      "certtool --generate-self-signed --load-privkey ca-key.pem --template ca.tmpl --outfile ca.pem && "
-      "certtool --generate-privkey --key-type=ecdsa --outfile key.pem && "
-      "certtool --generate-certificate --load-privkey key.pem --load-ca-certificate ca.pem "
-      "--load-ca-privkey ca-key.pem --template host.tmpl --outfile cert.pem ) >certtool.log 2>&1",
-      p.dir);
-  if (std::system(cmd.c_str()) != 0) return fail("certtool failed: see {}/certtool.log", p.dir);
+  auto file = [&](const char* name) { return p.dir + "/" + name; };
+  const std::string log = file("certtool.log");
+  p.cacert = file("ca.pem");
+  p.cert = file("cert.pem");
+  p.key = file("key.pem");
+  const std::string ca_key = file("ca-key.pem");
+  FERRY_TRY(
+      write_file(file("ca.tmpl"), "cn = \"Ferry benchmark CA\"\nca\ncert_signing_key\nexpiration_days = 2\n"));
+  FERRY_TRY(write_file(file("cert.tmpl"),
+                       "cn = \"localhost\"\ndns_name = \"localhost\"\nip_address = \"127.0.0.1\"\n"
+                       "tls_www_server\ntls_www_client\nsigning_key\nexpiration_days = 2\n"));
+  mode_t old = ::umask(077);
+  Status s = [&]() -> Status {
+    FERRY_TRY(certtool({"--generate-privkey", "--key-type=ecdsa", "--outfile", ca_key}, log));
+    FERRY_TRY(certtool(
+        {"--generate-self-signed", "--load-privkey", ca_key, "--template", file("ca.tmpl"), "--outfile", p.cacert},
+        log));
+    FERRY_TRY(certtool({"--generate-privkey", "--key-type=ecdsa", "--outfile", p.key}, log));
+    FERRY_TRY(certtool({"--generate-certificate", "--load-privkey", p.key, "--load-ca-certificate", p.cacert,
+                        "--load-ca-privkey", ca_key, "--template", file("cert.tmpl"), "--outfile", p.cert},
+                       log));
+    return {};
+  }();
+  ::umask(old);
+  FERRY_TRY(s);
+  for (const auto& k : {ca_key, p.key})
+    if (::chmod(k.c_str(), 0600) != 0) return fail_errno("chmod 0600 {}", k);
   return p;
 }
 

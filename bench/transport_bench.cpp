@@ -72,6 +72,7 @@
 #include "net/tcp.h"
 #include "net/transport.h"
 #include "tls/connection_factory.h"
+#include "bench/bench_support.h"
 
 #if FERRY_HAVE_GNUTLS
 #include <gnutls/gnutls.h>
@@ -217,76 +218,19 @@ class TempDir {
     std::filesystem::remove_all(path_, ec);
   }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
 };
-
-Status write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  f << text;
-  f.close();
-  if (!f) return fail("cannot write {}", path);
-  return {};
-}
-
-// Runs certtool with `args`; its output goes to `log`, shown on failure.
-Status certtool(std::vector<std::string> args, const std::string& log) {
-  args.insert(args.begin(), "certtool");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, "certtool", &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return fail(Error::from_errno(rc, "cannot run certtool (is gnutls-bin installed?)"));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return fail_errno("waitpid certtool");
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::ifstream in(log);
-    std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return fail("certtool {} failed:\n{}", args[1], out);
-  }
-  return {};
-}
 
 struct Certificates {
   std::string cacert, cert, key;
 };
 
 Result<Certificates> make_certificates(const TempDir& dir) {
-  const std::string log = dir.file("certtool.log");
-  Certificates c{dir.file("ca.pem"), dir.file("cert.pem"), dir.file("key.pem")};
-  const std::string ca_key = dir.file("ca-key.pem");
-  FERRY_TRY(
-      write_file(dir.file("ca.tmpl"), "cn = \"Ferry benchmark CA\"\nca\ncert_signing_key\nexpiration_days = 2\n"));
-  FERRY_TRY(write_file(dir.file("cert.tmpl"),
-                       "cn = \"localhost\"\ndns_name = \"localhost\"\nip_address = \"127.0.0.1\"\n"
-                       "tls_www_server\ntls_www_client\nsigning_key\nexpiration_days = 2\n"));
-  mode_t old = ::umask(077);
-  Status s = [&]() -> Status {
-    FERRY_TRY(certtool({"--generate-privkey", "--key-type=ecdsa", "--outfile", ca_key}, log));
-    FERRY_TRY(certtool(
-        {"--generate-self-signed", "--load-privkey", ca_key, "--template", dir.file("ca.tmpl"), "--outfile", c.cacert},
-        log));
-    FERRY_TRY(certtool({"--generate-privkey", "--key-type=ecdsa", "--outfile", c.key}, log));
-    FERRY_TRY(certtool({"--generate-certificate", "--load-privkey", c.key, "--load-ca-certificate", c.cacert,
-                        "--load-ca-privkey", ca_key, "--template", dir.file("cert.tmpl"), "--outfile", c.cert},
-                       log));
-    return {};
-  }();
-  ::umask(old);
-  FERRY_TRY(s);
-  for (const auto& k : {ca_key, c.key})
-    if (::chmod(k.c_str(), 0600) != 0) return fail_errno("chmod 0600 {}", k);
-  return c;
+  Pki p = FERRY_TRY(make_pki(dir.path()));
+  return Certificates{p.cacert, p.cert, p.key};
 }
 
 // ---------------------------------------------------------------------------
